@@ -1,0 +1,163 @@
+#include "mlc_cli.h"
+#include "mlc_alloc.h"
+#include "mlc_err.h"
+#include "mlc_version.h"
+
+#include <cjson/cJSON.h>
+#include <curl/curl.h>
+#include <lmdb.h>
+#include <mbedtls/version.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#define EXIT_CODES_HELP \
+    "Exit codes:\n" \
+    "  0   done\n" \
+    "  64  the command line is wrong (see --help)\n" \
+    "  65  bad data (a file, an answer, a sealed secret)\n" \
+    "  69  a service is unavailable, or a person must act (consent, mapping)\n" \
+    "  70  internal error (please report it)\n" \
+    "  74  a file or disk operation failed\n" \
+    "  75  temporary failure: try again later\n" \
+    "  77  a file has unsafe permissions\n" \
+    "  78  the configuration is wrong\n"
+
+static int cmd_version(const struct mlc_cli *cli, int argc, char **argv);
+
+static const struct mlc_cmd commands[] = {
+    { "version", "show the agent version, library versions and build options",
+      "Usage: mlc version\n\nShows the agent version, the versions of the libraries it was\n"
+      "built with, and the build options.\n", cmd_version },
+};
+
+void mlc_cli_error(const char *fmt, ...)
+{
+    va_list ap;
+    fputs("mlc: ", stderr);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+}
+
+static void print_main_help(FILE *out)
+{
+    fprintf(out,
+            "ml-connector %s: posts bank transactions from Plaid into Exact Online.\n\n"
+            "Usage: mlc [--config FILE] [--data-dir DIR] COMMAND [ARGS...]\n\n"
+            "Options:\n"
+            "  --config FILE    configuration file (default %s)\n"
+            "  --data-dir DIR   where the agent keeps its store and device key\n"
+            "                   (default: data_dir from the config, else %s)\n"
+            "  -h, --help       this help; `mlc COMMAND --help` explains one command\n\n"
+            "Commands:\n",
+            MLC_VERSION, MLC_DEFAULT_CONFIG, MLC_DEFAULT_DATA_DIR);
+    for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+        fprintf(out, "  %-18s %s\n", commands[i].name, commands[i].summary);
+    fprintf(out, "\n" EXIT_CODES_HELP);
+}
+
+static int cmd_version(const struct mlc_cli *cli, int argc, char **argv)
+{
+    (void)cli;
+    if (argc > 1) {
+        mlc_cli_error("'version' takes no arguments; run 'mlc version --help'");
+        return MLC_EXIT_USAGE;
+    }
+    (void)argv;
+    char tls[32];
+    mbedtls_version_get_string(tls);
+    curl_version_info_data *cv = curl_version_info(CURLVERSION_NOW);
+    printf("ml-connector %s\n", MLC_VERSION);
+    printf("libcurl %s (%s)\n", cv->version, cv->ssl_version ? cv->ssl_version : "no TLS");
+    printf("mbedTLS %s\n", tls);
+    printf("cJSON %s\n", cJSON_Version());
+    printf("LMDB %s\n", MDB_VERSION_STRING);
+    printf("build options: %s\n", MLC_BUILD_OPTIONS);
+    return MLC_EXIT_OK;
+}
+
+/* Finds the longest command name made of the leading words of argv. */
+static const struct mlc_cmd *find_command(int argc, char **argv, int *words)
+{
+    const struct mlc_cmd *best = NULL;
+    int best_words = 0;
+    for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
+        const char *name = commands[i].name;
+        int w = 0;
+        const char *p = name;
+        int ok = 1;
+        while (*p && ok) {
+            const char *sp = strchr(p, ' ');
+            size_t len = sp ? (size_t)(sp - p) : strlen(p);
+            if (w >= argc || strlen(argv[w]) != len || strncmp(argv[w], p, len) != 0)
+                ok = 0;
+            w++;
+            p = sp ? sp + 1 : p + len;
+        }
+        if (ok && w > best_words) {
+            best = &commands[i];
+            best_words = w;
+        }
+    }
+    *words = best_words;
+    return best;
+}
+
+int mlc_cli_main(int argc, char **argv)
+{
+    struct mlc_cli cli = { 0 };
+    int i = 1;
+    for (; i < argc; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+            print_main_help(stdout);
+            return MLC_EXIT_OK;
+        } else if (strcmp(a, "--config") == 0 || strcmp(a, "--data-dir") == 0) {
+            if (i + 1 >= argc || argv[i + 1][0] == '\0') {
+                mlc_cli_error("%s needs a value; run 'mlc --help'", a);
+                return MLC_EXIT_USAGE;
+            }
+            if (a[2] == 'c')
+                cli.config_path = argv[++i];
+            else
+                cli.data_dir = argv[++i];
+        } else if (strncmp(a, "--config=", 9) == 0) {
+            cli.config_path = a + 9;
+        } else if (strncmp(a, "--data-dir=", 11) == 0) {
+            cli.data_dir = a + 11;
+        } else if (a[0] == '-') {
+            mlc_cli_error("unknown option '%s'; run 'mlc --help'", a);
+            return MLC_EXIT_USAGE;
+        } else {
+            break;
+        }
+    }
+    if (i >= argc) {
+        print_main_help(stderr);
+        return MLC_EXIT_USAGE;
+    }
+    int words = 0;
+    const struct mlc_cmd *cmd = find_command(argc - i, argv + i, &words);
+    if (!cmd) {
+        mlc_cli_error("unknown command '%s'; run 'mlc --help' for the list", argv[i]);
+        return MLC_EXIT_USAGE;
+    }
+    int sub_argc = argc - i - words + 1;
+    char **sub_argv = argv + i + words - 1;
+    for (int k = 1; k < sub_argc; k++) {
+        if (strcmp(sub_argv[k], "--help") == 0 || strcmp(sub_argv[k], "-h") == 0) {
+            fputs(cmd->usage, stdout);
+            fputs("\n" EXIT_CODES_HELP, stdout);
+            return MLC_EXIT_OK;
+        }
+    }
+    if (mlc_alloc_install_hooks() != MLC_OK) {
+        mlc_cli_error("could not initialise the HTTP library (out of memory?)");
+        return MLC_EXIT_SOFTWARE;
+    }
+    int rc = cmd->run(&cli, sub_argc, sub_argv);
+    curl_global_cleanup();
+    return rc;
+}
