@@ -188,6 +188,18 @@ int mlc_fs_join(char *out, size_t cap, const char *dir, const char *name)
     return (n < 0 || (size_t)n >= cap) ? MLC_ERR_TOO_BIG : MLC_OK;
 }
 
+int mlc_fs_absolute(const char *path, char *out, size_t cap)
+{
+    if (path[0] == '/') {
+        int n = snprintf(out, cap, "%s", path);
+        return (n < 0 || (size_t)n >= cap) ? MLC_ERR_TOO_BIG : MLC_OK;
+    }
+    char cwd[4096];
+    if (!getcwd(cwd, sizeof(cwd)))
+        return MLC_ERR_IO;
+    return mlc_fs_join(out, cap, cwd, path);
+}
+
 int mlc_ct_memcmp(const void *a, const void *b, size_t n)
 {
     const volatile unsigned char *x = a, *y = b;

@@ -31,6 +31,9 @@ int mlc_fs_exists(const char *path);
 /* Joins dir and name into out (cap bytes). MLC_ERR_TOO_BIG if it does not fit. */
 int mlc_fs_join(char *out, size_t cap, const char *dir, const char *name);
 
+/* Makes a relative path absolute against the current directory (an absolute one is copied). */
+int mlc_fs_absolute(const char *path, char *out, size_t cap);
+
 /* Constant-time comparison of two byte strings of equal length: 0 when equal. */
 int mlc_ct_memcmp(const void *a, const void *b, size_t n);
 /* Wipes memory in a way the compiler cannot drop. */

@@ -1,5 +1,8 @@
 #include "mlc_cli.h"
 #include "mlc_alloc.h"
+#include "mlc_app.h"
+#include "mlc_cmd_core.h"
+#include "mlc_cmd_secret.h"
 #include "mlc_err.h"
 #include "mlc_version.h"
 
@@ -25,10 +28,40 @@
 
 static int cmd_version(const struct mlc_cli *cli, int argc, char **argv);
 
+/* The vault's commands take the data directory: validate the config and resolve it first. */
+#define WITH_DATA_DIR(fn)                                                     \
+    static int wrap_##fn(const struct mlc_cli *cli, int argc, char **argv)   \
+    {                                                                         \
+        struct mlc_app app;                                                   \
+        int ec = mlc_app_open(&app, cli, MLC_APP_CONFIG);                     \
+        if (ec)                                                               \
+            return ec;                                                        \
+        ec = fn(app.data_dir, argc, argv);                                    \
+        mlc_app_close(&app);                                                  \
+        return ec;                                                            \
+    }
+WITH_DATA_DIR(mlc_cmd_secret_set)
+WITH_DATA_DIR(mlc_cmd_secret_list)
+WITH_DATA_DIR(mlc_cmd_secret_delete)
+WITH_DATA_DIR(mlc_cmd_key_rotate)
+
+static const char version_usage[] =
+    "Usage: mlc version\n\nShows the agent version, the versions of the libraries it was\n"
+    "built with, and the build options.\n";
+
 static const struct mlc_cmd commands[] = {
-    { "version", "show the agent version, library versions and build options",
-      "Usage: mlc version\n\nShows the agent version, the versions of the libraries it was\n"
-      "built with, and the build options.\n", cmd_version },
+    { "init", "set up the data directory, device key, store and an example config",
+      mlc_cmd_init_usage, mlc_cmd_init },
+    { "secret set", mlc_cmd_secret_set_summary, mlc_cmd_secret_set_usage, wrap_mlc_cmd_secret_set },
+    { "secret list", mlc_cmd_secret_list_summary, mlc_cmd_secret_list_usage,
+      wrap_mlc_cmd_secret_list },
+    { "secret delete", mlc_cmd_secret_delete_summary, mlc_cmd_secret_delete_usage,
+      wrap_mlc_cmd_secret_delete },
+    { "key rotate", mlc_cmd_key_rotate_summary, mlc_cmd_key_rotate_usage, wrap_mlc_cmd_key_rotate },
+    { "store check", "check the store's schema, record counts and integrity",
+      mlc_cmd_store_check_usage, mlc_cmd_store_check },
+    { "version", "show the agent version, library versions and build options", version_usage,
+      cmd_version },
 };
 
 void mlc_cli_error(const char *fmt, ...)
@@ -141,7 +174,20 @@ int mlc_cli_main(int argc, char **argv)
     int words = 0;
     const struct mlc_cmd *cmd = find_command(argc - i, argv + i, &words);
     if (!cmd) {
-        mlc_cli_error("unknown command '%s'; run 'mlc --help' for the list", argv[i]);
+        /* A group word alone ("secret"): name its subcommands. */
+        char subs[256] = "";
+        size_t wl = strlen(argv[i]);
+        for (size_t k = 0; k < sizeof(commands) / sizeof(commands[0]); k++) {
+            const char *name = commands[k].name;
+            if (strncmp(name, argv[i], wl) == 0 && name[wl] == ' ') {
+                size_t used = strlen(subs);
+                snprintf(subs + used, sizeof(subs) - used, "%s%s", used ? ", " : "", name + wl + 1);
+            }
+        }
+        if (subs[0])
+            mlc_cli_error("'%s' needs one of: %s; run 'mlc --help'", argv[i], subs);
+        else
+            mlc_cli_error("unknown command '%s'; run 'mlc --help' for the list", argv[i]);
         return MLC_EXIT_USAGE;
     }
     int sub_argc = argc - i - words + 1;
