@@ -9,7 +9,7 @@
 #include <strings.h>
 
 #define LINE_MAX_BYTES 2048
-#define MAX_SECRETS 64
+#define MAX_SECRETS 256 /* every Plaid item token of a large office, with room to spare */
 #define MASK "[REDACTED]"
 
 static int log_level = MLC_LOG_INFO;
@@ -96,6 +96,11 @@ static size_t mask_keyed(char *buf, size_t len, size_t cap)
                 continue;
             size_t j = i + kl;
             if (j < len && is_key_char(buf[j]))
+                continue;
+            /* "code" is a secret only as the OAuth code of a redirect or form (?code=, &code=,
+             * =code=): a log field such as `code=ITEM_LOGIN_REQUIRED` stays readable. */
+            if (strcmp(secret_keys[k], "code") == 0 && i > 0 && buf[i - 1] != '?' &&
+                buf[i - 1] != '&' && buf[i - 1] != '=' && buf[i - 1] != '"')
                 continue;
             if (j < len && buf[j] == '"')
                 j++;

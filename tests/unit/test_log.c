@@ -29,6 +29,8 @@ static void emit_secrets(void)
     MLC_LOG_INF("exact", "answer=%s", "{\"access_token\":\"AAA111\",\"refresh_token\":\"RRR222\"}");
     MLC_LOG_INF("exact", "form=%s", "grant_type=refresh_token&refresh_token=RT-999&client_secret=CS-42");
     MLC_LOG_INF("vault", "value was %s in text", "sk-plaid-0123456789abcdef");
+    MLC_LOG_INF("exact", "form=%s", "code=AuthCodeXYZ&grant_type=authorization_code");
+    MLC_LOG_INF("plaid", "item_error code=%s", "ITEM_LOGIN_REQUIRED");
     MLC_LOG_DBG("x", "debug line not shown at info");
 }
 
@@ -38,13 +40,14 @@ static void no_secret_reaches_the_log(void **state)
     mlc_log_set_level(MLC_LOG_INFO);
     char *text = capture(emit_secrets);
     const char *forbidden[] = { "XyZ", "secretcode", "eyJhbGci", "payload.sig", "sk-plaid",
-                                "AAA111", "RRR222", "RT-999", "CS-42" };
+                                "AAA111", "RRR222", "RT-999", "CS-42", "AuthCodeXYZ" };
     for (size_t i = 0; i < sizeof(forbidden) / sizeof(forbidden[0]); i++) {
         if (strstr(text, forbidden[i]))
             fail_msg("secret '%s' leaked into: %s", forbidden[i], text);
     }
     assert_non_null(strstr(text, "grant_type=refresh_token"));
     assert_non_null(strstr(text, "state=abc"));
+    assert_non_null(strstr(text, "code=ITEM_LOGIN_REQUIRED"));
     assert_non_null(strstr(text, "Bearer [REDACTED]"));
     assert_null(strstr(text, "debug line"));
     assert_non_null(strstr(text, "level=info mod=http"));
