@@ -37,7 +37,7 @@ int mlc_app_open(struct mlc_app *app, const struct mlc_cli *cli, unsigned need)
                        "config");
     if (rc)
         return rc;
-    if (cli->config_path || mlc_fs_exists(app->config_path)) {
+    if (!(need & MLC_APP_NO_CONFIG) && (cli->config_path || mlc_fs_exists(app->config_path))) {
         char *err = mlc_malloc(ERR_TEXT_MAX);
         if (!err) {
             mlc_cli_error("out of memory while reading the config");

@@ -13,6 +13,7 @@ enum mlc_app_need {
     MLC_APP_CONFIG = 0,      /* config and data dir only */
     MLC_APP_STORE = 1 << 0,  /* also open the store */
     MLC_APP_VAULT = 1 << 1,  /* also open the vault (implies the store) */
+    MLC_APP_NO_CONFIG = 1 << 2, /* read no config file: defaults only (`init` before it writes one) */
 };
 
 struct mlc_app {

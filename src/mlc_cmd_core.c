@@ -88,16 +88,13 @@ int mlc_cmd_init(const struct mlc_cli *cli, int argc, char **argv)
         return MLC_EXIT_USAGE;
     }
     struct mlc_app app;
-    struct mlc_cli probe = *cli;
     const char *cfg_path = cli->config_path ? cli->config_path : MLC_DEFAULT_CONFIG;
     int have_config = mlc_fs_exists(cfg_path);
-    if (!have_config)
-        probe.config_path = NULL; /* validate nothing yet: init writes it */
-    int ec = mlc_app_open(&app, &probe, MLC_APP_CONFIG);
+    /* An existing config is validated and kept; a missing one is written below from defaults
+     * (and no other config file, such as the default one, is read instead). */
+    int ec = mlc_app_open(&app, cli, have_config ? MLC_APP_CONFIG : MLC_APP_NO_CONFIG);
     if (ec)
         return ec;
-    if (!have_config)
-        snprintf(app.config_path, sizeof(app.config_path), "%s", cfg_path);
 
     int rc = mlc_fs_mkdir_p(app.data_dir, 0700);
     if (rc != MLC_OK) {
