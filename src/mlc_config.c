@@ -39,6 +39,8 @@ static const struct mlc_config_key keys[] = {
       "Most heap memory the agent may use; 0 = no limit. Over it, work fails cleanly and retries." },
     { "agent", "ca_bundle", MLC_CFG_PATH, NULL, 0, 0, NULL, 0, F(agent.ca_bundle), "/etc/mlc/test-ca.pem",
       "Extra CA certificates (PEM) to trust, e.g. for a test server. Certificates are always checked." },
+    { "agent", "clock_skew_max", MLC_CFG_DURATION, "2m", 1, DAY, NULL, 0, F(agent.clock_skew_max),
+      NULL, "Largest difference from the Plaid/Exact clocks before time-sensitive work waits for NTP." },
 
     { "store", "map_size", MLC_CFG_SIZE, "64M", MIB, 64 * GIB, NULL, MLC_CFG_RESTART, F(store.map_size), NULL,
       "Starting size of the store file's memory map." },
@@ -73,6 +75,10 @@ static const struct mlc_config_key keys[] = {
       "123456, 234567", "Exact division numbers (administrations) to post into, separated by commas." },
     { "exact", "keepalive_days", MLC_CFG_INT, "20", 1, 29, NULL, 0, F(exact.keepalive_days), NULL,
       "Renew the Exact connection after this many idle days; Exact drops it after 30 unused days." },
+    { "exact", "closed_periods", MLC_CFG_ENUM, "hold", 0, 0, "hold|first_open", 0,
+      F(exact.closed_periods), NULL,
+      "A bank line dated in a period closed in Exact: hold it for a person, or post it on the "
+      "first day of the first open period after it." },
 
     { "schedule", "mode", MLC_CFG_ENUM, "daily", 0, 0, "daily|weekly|interval", 0, F(schedule.mode),
       NULL, "When to fetch and post: once a day, once a week, or every interval." },
@@ -96,6 +102,35 @@ static const struct mlc_config_key keys[] = {
       "Give up on a request that receives nothing for this long." },
     { "http", "max_response", MLC_CFG_SIZE, "16M", 64 * KIB, 256 * MIB, NULL, 0, F(http.max_response),
       NULL, "Largest answer accepted from Plaid or Exact." },
+
+    { "alerts", "email_to", MLC_CFG_STRING, NULL, 0, 0, NULL, 0, F(alerts.email_to),
+      "office@example.com, it@example.com", "Who gets alert e-mails, separated by commas; not set = no e-mail." },
+    { "alerts", "email_from", MLC_CFG_STRING, NULL, 0, 0, NULL, 0, F(alerts.email_from),
+      "mlc@example.com", "Sender address of alert e-mails; needed with email_to." },
+    { "alerts", "smtp_url", MLC_CFG_URL, NULL, 0, 0, "smtp|smtps", 0, F(alerts.smtp_url),
+      "smtp://mail.example.com:587",
+      "Mail server: smtp:// (STARTTLS is required) or smtps://. Password: mlc secret set smtp.password." },
+    { "alerts", "smtp_user", MLC_CFG_STRING, NULL, 0, 0, NULL, 0, F(alerts.smtp_user),
+      "mlc@example.com", "User name for the mail server; not set = send without logging in." },
+    { "alerts", "webhook_url", MLC_CFG_URL, NULL, 0, 0, NULL, 0, F(alerts.webhook_url),
+      "https://hooks.example.com/mlc", "Also POST each alert as JSON to this address; not set = no POST." },
+    { "alerts", "resend_interval", MLC_CFG_DURATION, "24h", 5 * MINUTE, 30 * DAY, NULL, 0,
+      F(alerts.resend_interval), NULL, "Repeat an alert that is still open after this long." },
+    { "alerts", "failed_runs_threshold", MLC_CFG_INT, "3", 1, 100, NULL, 0,
+      F(alerts.failed_runs_threshold), NULL, "Raise an alert when this many runs in a row fail." },
+
+    /* Word order of profile = enum mlc_board_kind (tests/unit/test_board.c checks it). */
+    { "board", "profile", MLC_CFG_ENUM, "none", 0, 0, "none|raspberry-pi|gateway|host", MLC_CFG_RESTART,
+      F(board.profile), NULL,
+      "Device type: LEDs to show the state on and the default memory_budget (raspberry-pi: 8M)." },
+    { "board", "led_status", MLC_CFG_PATH, NULL, 0, 0, NULL, MLC_CFG_RESTART, F(board.led_status),
+      "/sys/class/leds/status",
+      "LED that shows the state (on ok, slow blink syncing, fast blink needs a person); needed for gateway and host." },
+    { "board", "led_attention", MLC_CFG_PATH, NULL, 0, 0, NULL, MLC_CFG_RESTART,
+      F(board.led_attention), "/sys/class/leds/fault",
+      "Second LED that blinks only when a person is needed; not set = the profile's, if any." },
+    { "board", "led_active_low", MLC_CFG_BOOL, "false", 0, 0, NULL, MLC_CFG_RESTART,
+      F(board.led_active_low), NULL, "Set to true if the LEDs light when they should be off." },
 
     { "division", "name", MLC_CFG_STRING, NULL, 0, 0, NULL, MLC_CFG_PER_DIVISION, D(name),
       "\"Main office\"", "Name of the division in the log and on the status page." },
@@ -417,15 +452,25 @@ int mlc_config_parse_hostport(const char *s, struct mlc_config_hostport *out)
     return MLC_OK;
 }
 
-/* 0 = fine, 1 = not an http(s) URL, 2 = holds a user name or password. */
-static int url_check(const char *s)
+/* The scheme of s when it is one of schemes ('|'-separated; NULL = http|https) followed by "://":
+ * returns the length of "scheme://", else 0. */
+static size_t url_scheme_len(const char *s, const char *schemes)
 {
-    size_t skip;
-    if (strncmp(s, "http://", 7) == 0)
-        skip = 7;
-    else if (strncmp(s, "https://", 8) == 0)
-        skip = 8;
-    else
+    const char *w = schemes ? schemes : "http|https";
+    while (*w) {
+        size_t n = strcspn(w, "|");
+        if (strncmp(s, w, n) == 0 && strncmp(s + n, "://", 3) == 0)
+            return n + 3;
+        w += n + (w[n] == '|');
+    }
+    return 0;
+}
+
+/* 0 = fine, 1 = not a URL of the allowed schemes, 2 = holds a user name or password. */
+static int url_check_schemes(const char *s, const char *schemes)
+{
+    size_t skip = url_scheme_len(s, schemes);
+    if (skip == 0)
         return 1;
     for (const char *p = s; *p; p++)
         if ((unsigned char)*p <= 0x20 || (unsigned char)*p >= 0x7f)
@@ -453,6 +498,28 @@ static int url_check(const char *s)
         }
     }
     return host_ok(auth, hn) ? 0 : 1;
+}
+
+static int url_check(const char *s)
+{
+    return url_check_schemes(s, NULL);
+}
+
+/* "smtp|smtps" -> "smtp:// or smtps://", for messages. */
+static void schemes_text(const char *schemes, char *out, size_t cap)
+{
+    size_t used = 0;
+    out[0] = '\0';
+    for (const char *w = schemes; *w && used < cap;) {
+        size_t n = strcspn(w, "|");
+        int last = w[n] == '\0';
+        int k = snprintf(out + used, cap - used, "%s%.*s://", used ? (last ? " or " : ", ") : "",
+                         (int)n, w);
+        if (k < 0)
+            break;
+        used += (size_t)k;
+        w += n + !last;
+    }
 }
 
 int mlc_config_check_url(const char *s)
@@ -596,8 +663,15 @@ static void describe_allowed(const struct mlc_config_key *k, char *buf, size_t c
                      (long long)k->max, w);
         break;
     case MLC_CFG_URL:
-        snprintf(buf, cap, "an http:// or https:// URL up to %zu bytes, without user or password",
-                 k->size - 1);
+        if (k->words) { /* a URL row's words are its schemes, e.g. smtp|smtps */
+            char sch[96];
+            schemes_text(k->words, sch, sizeof(sch));
+            snprintf(buf, cap, "a URL starting with %s, up to %zu bytes, without user or "
+                     "password", sch, k->size - 1);
+        } else {
+            snprintf(buf, cap, "an http:// or https:// URL up to %zu bytes, without user or password",
+                     k->size - 1);
+        }
         break;
     case MLC_CFG_TIME:
         snprintf(buf, cap, "HH:MM, 00:00..23:59");
@@ -637,10 +711,16 @@ static int set_value(const struct mlc_config_key *k, void *base, const char *val
             return -1;
         }
         if (k->type == MLC_CFG_URL) {
-            int u = url_check(value);
+            int u = url_check_schemes(value, k->words);
             if (u == 2) {
                 snprintf(why, whycap, "a URL must not hold a user name or password (secrets do not "
                                       "belong in the config file)");
+                return -1;
+            }
+            if (u && k->words) {
+                char sch[96];
+                schemes_text(k->words, sch, sizeof(sch));
+                snprintf(why, whycap, "'%s' is not a URL starting with %s", shown, sch);
                 return -1;
             }
             if (u) {

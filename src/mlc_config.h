@@ -87,6 +87,7 @@ struct mlc_config {
         int log_level;                  /* enum mlc_log_level */
         uint64_t memory_budget;         /* bytes; 0 = no budget */
         char ca_bundle[MLC_CONFIG_PATH_MAX]; /* "" = the system's CA certificates */
+        int64_t clock_skew_max;         /* seconds the clock may differ from the APIs' Date */
     } agent;
     struct {
         uint64_t map_size, map_size_max;
@@ -106,6 +107,7 @@ struct mlc_config {
         char redirect_uri[MLC_CONFIG_URL_MAX];
         struct mlc_config_int_list divisions;
         int keepalive_days;
+        int closed_periods;             /* enum mlc_closed_policy (mlc_posting.h) */
     } exact;
     struct {
         int mode;                       /* enum mlc_schedule_mode */
@@ -121,6 +123,21 @@ struct mlc_config {
         int64_t connect_timeout, total_timeout, low_speed_time; /* seconds */
         uint64_t max_response;          /* bytes */
     } http;
+    struct {
+        char email_to[MLC_CONFIG_URL_MAX];   /* comma-separated addresses; "" = no e-mail */
+        char email_from[MLC_CONFIG_NAME_MAX * 2];
+        char smtp_url[MLC_CONFIG_URL_MAX];   /* smtp:// (STARTTLS required) or smtps:// */
+        char smtp_user[MLC_CONFIG_NAME_MAX]; /* password: vault secret smtp.password */
+        char webhook_url[MLC_CONFIG_URL_MAX];/* "" = no JSON POST */
+        int64_t resend_interval;        /* seconds between reminders of an open alert */
+        int failed_runs_threshold;      /* failed runs in a row that raise an alert */
+    } alerts;
+    struct {
+        int profile;                    /* enum mlc_board_kind (board/mlc_board.h) */
+        char led_status[MLC_CONFIG_PATH_MAX];    /* sysfs LED directory; "" = the profile's */
+        char led_attention[MLC_CONFIG_PATH_MAX]; /* second LED for "a person is needed" */
+        int led_active_low;             /* brightness 0 lights the LEDs */
+    } board;
     struct mlc_config_division division[MLC_CONFIG_DIVISIONS_MAX];
     size_t n_division;
 };

@@ -364,7 +364,7 @@ static void each_mistake_names_file_line_section_and_key(void **state)
                 "balance_source");
     parse_fails("[exact]\nsync_count = 100\n",
                 "t.conf:2: [exact] sync_count: unknown key here (it belongs in [plaid]); allowed: "
-                "region, base_url, redirect_uri, divisions, keepalive_days");
+                "region, base_url, redirect_uri, divisions, keepalive_days, closed_periods");
     parse_fails("[plaid]\nsync_count = 100\n\n[plaid]\n",
                 "t.conf:4: [plaid]: this section appears twice (first on line 1); allowed: one "
                 "[plaid] section");
@@ -399,10 +399,10 @@ static void each_mistake_names_file_line_section_and_key(void **state)
                 "absolute path starting with /, up to 255 bytes");
     parse_fails("[pliad]\nsync_count = 1\n",
                 "t.conf:1: [pliad]: unknown section (did you mean [plaid]?); allowed: [agent], "
-                "[store], [plaid], [exact], [schedule], [status], [http], [division N]");
+                "[store], [plaid], [exact], [schedule], [status], [http], [alerts], [board], [division N]");
     parse_fails("[plaid\n",
                 "t.conf:1: a section line must be [name] alone; allowed: [agent], [store], [plaid], "
-                "[exact], [schedule], [status], [http], [division N]");
+                "[exact], [schedule], [status], [http], [alerts], [board], [division N]");
     parse_fails("[division abc]\n",
                 "t.conf:1: [division abc]: a division section needs the division number; allowed: "
                 "[division N], N in 1..2147483647");
@@ -522,7 +522,7 @@ static void all_problems_listed_one_per_line(void **state)
     parse_fails("[plaid]\nsync_count = 0\n[nope]\nx = 1\nclient_secret = abcdefgh\n[exact]\nregion = xx\n",
                 "t.conf:2: [plaid] sync_count: 0 is out of range; allowed: 1..500\n"
                 "t.conf:3: [nope]: unknown section; allowed: [agent], [store], [plaid], [exact], "
-                "[schedule], [status], [http], [division N]\n"
+                "[schedule], [status], [http], [alerts], [board], [division N]\n"
                 "t.conf:5: [nope] client_secret: secrets do not belong in the config file; store it "
                 "with 'mlc secret set client_secret' and remove this line\n"
                 "t.conf:7: [exact] region: 'xx' is not allowed; allowed: nl, be, de, fr, es, uk, us");
