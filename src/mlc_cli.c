@@ -1,7 +1,11 @@
 #include "mlc_cli.h"
 #include "mlc_alloc.h"
 #include "mlc_app.h"
+#include "mlc_cmd_audit.h"
 #include "mlc_cmd_core.h"
+#include "mlc_cmd_engine.h"
+#include "mlc_cmd_exact.h"
+#include "mlc_cmd_plaid.h"
 #include "mlc_cmd_secret.h"
 #include "mlc_err.h"
 #include "mlc_version.h"
@@ -44,6 +48,8 @@ WITH_DATA_DIR(mlc_cmd_secret_set)
 WITH_DATA_DIR(mlc_cmd_secret_list)
 WITH_DATA_DIR(mlc_cmd_secret_delete)
 WITH_DATA_DIR(mlc_cmd_key_rotate)
+WITH_DATA_DIR(mlc_cmd_audit_verify)
+WITH_DATA_DIR(mlc_cmd_audit_export)
 
 static const char version_usage[] =
     "Usage: mlc version\n\nShows the agent version, the versions of the libraries it was\n"
@@ -60,6 +66,63 @@ static const struct mlc_cmd commands[] = {
     { "key rotate", mlc_cmd_key_rotate_summary, mlc_cmd_key_rotate_usage, wrap_mlc_cmd_key_rotate },
     { "store check", "check the store's schema, record counts and integrity",
       mlc_cmd_store_check_usage, mlc_cmd_store_check },
+    { "exact connect", "connect the agent to Exact Online (OAuth consent)",
+      mlc_cmd_exact_connect_usage, mlc_cmd_exact_connect },
+    { "exact status", "show the Exact connection, token times, rate budget and checks",
+      mlc_cmd_exact_status_usage, mlc_cmd_exact_status },
+    { "exact divisions", "list the Exact divisions the consent allows",
+      mlc_cmd_exact_divisions_usage, mlc_cmd_exact_divisions },
+    { "exact journals", "list a division's bank journals", mlc_cmd_exact_journals_usage,
+      mlc_cmd_exact_journals },
+    { "exact glaccounts", "list a division's G/L accounts", mlc_cmd_exact_glaccounts_usage,
+      mlc_cmd_exact_glaccounts },
+    { "exact costcenters", "list a division's cost centers", mlc_cmd_exact_costcenters_usage,
+      mlc_cmd_exact_costcenters },
+    { "exact post", "post one statement file as an Exact bank entry (installer test)",
+      mlc_cmd_exact_post_usage, mlc_cmd_exact_post },
+    { "exact webhooks subscribe", "ask Exact to notify this agent of changes",
+      mlc_cmd_exact_webhooks_subscribe_usage, mlc_cmd_exact_webhooks_subscribe },
+    { "exact webhooks list", "list the Exact webhook subscriptions",
+      mlc_cmd_exact_webhooks_list_usage, mlc_cmd_exact_webhooks_list },
+    { "exact webhooks unsubscribe", "delete an Exact webhook subscription",
+      mlc_cmd_exact_webhooks_unsubscribe_usage, mlc_cmd_exact_webhooks_unsubscribe },
+    { "exact webhooks listen", "serve the webhook route and print verified notifications",
+      mlc_cmd_exact_webhooks_listen_usage, mlc_cmd_exact_webhooks_listen },
+    { "plaid link", "connect a bank through Plaid (Link page, or --sandbox)",
+      mlc_cmd_plaid_link_usage, mlc_cmd_plaid_link },
+    { "plaid relink", "reconnect a bank that needs a new login (update mode)",
+      mlc_cmd_plaid_relink_usage, mlc_cmd_plaid_relink },
+    { "plaid items", "list the bank links and check them with Plaid", mlc_cmd_plaid_items_usage,
+      mlc_cmd_plaid_items },
+    { "plaid accounts", "read and list the bank accounts and their numbers",
+      mlc_cmd_plaid_accounts_usage, mlc_cmd_plaid_accounts },
+    { "plaid balances", "read and list the account balances", mlc_cmd_plaid_balances_usage,
+      mlc_cmd_plaid_balances },
+    { "plaid sync", "download new transactions into the local journal", mlc_cmd_plaid_sync_usage,
+      mlc_cmd_plaid_sync },
+    { "plaid rotate", "replace a bank link's access token", mlc_cmd_plaid_rotate_usage,
+      mlc_cmd_plaid_rotate },
+    { "plaid journal", "print the local transaction journal or the Plaid alerts",
+      mlc_cmd_plaid_journal_usage, mlc_cmd_plaid_journal },
+    { "plaid serve", "receive Plaid's webhooks on the status address",
+      mlc_cmd_plaid_serve_usage, mlc_cmd_plaid_serve },
+    { "audit verify", mlc_cmd_audit_verify_summary, mlc_cmd_audit_verify_usage,
+      wrap_mlc_cmd_audit_verify },
+    { "audit export", mlc_cmd_audit_export_summary, mlc_cmd_audit_export_usage,
+      wrap_mlc_cmd_audit_export },
+    { "accounts", "list Plaid accounts beside Exact bank journals, with suggested mappings",
+      mlc_cmd_accounts_usage, mlc_cmd_accounts },
+    { "map", "post a Plaid account into an Exact bank journal", mlc_cmd_map_usage, mlc_cmd_map },
+    { "unmap", "stop posting a Plaid account", mlc_cmd_unmap_usage, mlc_cmd_unmap },
+    { "rules add", "add or change a coding rule (G/L account, cost center)",
+      mlc_cmd_rules_add_usage, mlc_cmd_rules_add },
+    { "rules list", "list the coding rules in the order they are tried", mlc_cmd_rules_list_usage,
+      mlc_cmd_rules_list },
+    { "rules remove", "remove a coding rule", mlc_cmd_rules_remove_usage, mlc_cmd_rules_remove },
+    { "rules test", "show which rule codes a transaction", mlc_cmd_rules_test_usage,
+      mlc_cmd_rules_test },
+    { "sync", "run one cycle now: pull, code, post to Exact (--dry-run: print the plan)",
+      mlc_cmd_sync_usage, mlc_cmd_sync },
     { "version", "show the agent version, library versions and build options", version_usage,
       cmd_version },
 };

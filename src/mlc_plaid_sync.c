@@ -715,8 +715,12 @@ int mlc_plaid_sync_parse(const char *json, size_t len, const struct mlc_plaid_sy
     /* Pass 1 validates everything, so no callback ever sees part of a page that turns out to be
      * malformed further down; pass 2 (cheap: no allocation, linear) delivers the records. */
     int r = parse_page(json, len, rec, NULL, page);
-    if (r == MLC_OK)
-        r = parse_page(json, len, rec, cb ? cb : &none, page);
+    if (r == MLC_OK) {
+        /* Pass 2 fills a scratch copy: *page keeps pass 1's result while the callbacks run, as
+         * the header promises (the journal reads has_more there to decide on its undo log). */
+        struct mlc_plaid_sync_page again; /* ~2 KiB of stack, no heap: the page cap stays */
+        r = parse_page(json, len, rec, cb ? cb : &none, &again);
+    }
     mlc_free(rec);
     if (r != MLC_OK)
         memset(page, 0, sizeof(*page));
