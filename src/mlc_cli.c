@@ -4,6 +4,7 @@
 #include "mlc_cmd_audit.h"
 #include "mlc_cmd_core.h"
 #include "mlc_cmd_engine.h"
+#include "mlc_cmd_doctor.h"
 #include "mlc_cmd_exact.h"
 #include "mlc_cmd_plaid.h"
 #include "mlc_cmd_secret.h"
@@ -110,6 +111,13 @@ static const struct mlc_cmd commands[] = {
       wrap_mlc_cmd_audit_verify },
     { "audit export", mlc_cmd_audit_export_summary, mlc_cmd_audit_export_usage,
       wrap_mlc_cmd_audit_export },
+    { "doctor", "check that the installation fits: config, store, LEDs, Plaid, Exact, clock",
+      mlc_cmd_doctor_usage, mlc_cmd_doctor },
+    { "alerts", "list the open alerts and what fixes each", mlc_cmd_alerts_usage, mlc_cmd_alerts },
+    { "alerts send", "deliver the alerts that are due (e-mail, webhook)", mlc_cmd_alerts_send_usage,
+      mlc_cmd_alerts_send },
+    { "alerts test", "send a test alert through every configured channel",
+      mlc_cmd_alerts_test_usage, mlc_cmd_alerts_test },
     { "accounts", "list Plaid accounts beside Exact bank journals, with suggested mappings",
       mlc_cmd_accounts_usage, mlc_cmd_accounts },
     { "map", "post a Plaid account into an Exact bank journal", mlc_cmd_map_usage, mlc_cmd_map },
@@ -150,7 +158,7 @@ static void print_main_help(FILE *out)
             "Commands:\n",
             MLC_VERSION, MLC_DEFAULT_CONFIG, MLC_DEFAULT_DATA_DIR);
     for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
-        fprintf(out, "  %-18s %s\n", commands[i].name, commands[i].summary);
+        fprintf(out, "  %-26s %s\n", commands[i].name, commands[i].summary);
     fprintf(out, "\n" EXIT_CODES_HELP);
 }
 
