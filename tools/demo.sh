@@ -159,9 +159,24 @@ else
 fi
 
 step "mapping Plaid accounts to Exact bank journals"
-todo "the agent's own mapping command; the checker below uses the sandbox's mapping"
 "$py" tests/e2e/harness.py mapping --port-file "$ports" --out "$work/mapping.json"
-say "mapping for the checker: $work/mapping.json (each account -> the journal the Exact sandbox made for it)"
+if has "map"; then
+    if has "accounts"; then
+        say "mlc accounts lists each Plaid account beside the Exact bank journals and suggests a match"
+        say "(IBAN first, then account number; the currency must agree):"
+        show accounts || true
+    fi
+    say "mapping every account to the journal suggested for it, with the suspense G/L 2300"
+    say "('to be processed') as the default offset account:"
+    "$py" -c 'import json,sys
+for acct, m in sorted(json.load(open(sys.argv[1]))["accounts"].items()):
+    print(acct, m["division"], m["journal"])' "$work/mapping.json" |
+    while read -r acct division journal; do
+        show map "$acct" --division "$division" --journal "$journal" --offset-gl 2300 || exit 69
+    done
+else
+    todo "mlc map ACCOUNT --division N --journal CODE; the checker below uses the sandbox's mapping"
+fi
 
 # the agent's local journal (mlc plaid journal) against the Plaid sandbox's truth
 journal_check() {
@@ -190,14 +205,18 @@ if has "plaid sync"; then
 else
     todo "mlc plaid sync ($months months of history from the Plaid sandbox)"
 fi
-if has "run"; then
-    if "$mlc_bin" run --help 2>/dev/null | grep -q -- "--once"; then
-        show run --once && posted=1
-    else
-        todo "mlc run --once (one fetch-and-post cycle)"
-    fi
+if has "sync"; then
+    say "one sync cycle: pull what is new, code each line, post one bank entry per account and"
+    say "financial period (balances chained), audit every step; pending transactions wait"
+    show sync && posted=1
+    say "a second cycle finds nothing new and posts nothing:"
+    show sync || true
 else
-    todo "the sync engine: post settled transactions as bank entries (mlc run)"
+    todo "the sync engine: post settled transactions as bank entries (mlc sync)"
+fi
+if has "audit verify"; then
+    step "audit trail: every pull, coding, posting and mapping change, hash-chained"
+    show audit verify || verdict=1
 fi
 
 step "reconciliation summary (tests/e2e/ledger_check.py: Plaid truth vs the Exact ledger)"
