@@ -10,6 +10,7 @@
  * The encoding is canonical: a record without an amount stores units 0 and scale 0, so every
  * decodable byte string re-encodes to itself (the fuzz target checks this). */
 #include "mlc_audit.h"
+#include "mlc_date.h"
 #include "mlc_alloc.h"
 #include "mlc_err.h"
 #include "mlc_log.h"
@@ -517,30 +518,6 @@ out:
 
 /* ---- dates ---------------------------------------------------------------------------------- */
 
-/* Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's days_from_civil). */
-static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
-{
-    y -= m <= 2;
-    int64_t era = (y >= 0 ? y : y - 399) / 400;
-    unsigned yoe = (unsigned)(y - era * 400);
-    unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-    unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + (int64_t)doe - 719468;
-}
-
-static void civil_from_days(int64_t z, int64_t *y, unsigned *m, unsigned *d)
-{
-    z += 719468;
-    int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-    unsigned doe = (unsigned)(z - era * 146097);
-    unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    unsigned mp = (5 * doy + 2) / 153;
-    *d = doy - (153 * mp + 2) / 5 + 1;
-    *m = mp < 10 ? mp + 3 : mp - 9;
-    *y = (int64_t)yoe + era * 400 + (*m <= 2);
-}
-
 int mlc_audit_parse_date(const char *s, int64_t *ms)
 {
     static const unsigned mdays[] = { 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
@@ -560,7 +537,7 @@ int mlc_audit_parse_date(const char *s, int64_t *ms)
         return MLC_ERR_DATA;
     if (m == 2 && d == 29 && !(y % 4 == 0 && (y % 100 != 0 || y % 400 == 0)))
         return MLC_ERR_DATA;
-    *ms = days_from_civil(y, m, d) * MS_PER_DAY;
+    *ms = mlc_days_from_civil(y, m, d) * MS_PER_DAY;
     return MLC_OK;
 }
 
@@ -574,7 +551,7 @@ char *mlc_audit_format_time(int64_t ms, char *buf, size_t cap)
     }
     int64_t days = ms / MS_PER_DAY, rem = ms % MS_PER_DAY, y;
     unsigned m, d;
-    civil_from_days(days, &y, &m, &d);
+    mlc_civil_from_days(days, &y, &m, &d);
     snprintf(buf, cap, "%04lld-%02u-%02uT%02u:%02u:%02u.%03uZ", (long long)y, m, d,
              (unsigned)(rem / 3600000), (unsigned)(rem / 60000 % 60), (unsigned)(rem / 1000 % 60),
              (unsigned)(rem % 1000));

@@ -1,4 +1,5 @@
 #include "mlc_clock.h"
+#include "mlc_date.h"
 #include "mlc_alert.h"
 #include "mlc_err.h"
 #include "mlc_log.h"
@@ -11,30 +12,6 @@ static const char *const day_names[7] = { "Thu", "Fri", "Sat", "Sun", "Mon", "Tu
 /* indexed by (days since 1970-01-01) mod 7: the epoch was a Thursday */
 static const char *const month_names[12] = { "Jan", "Feb", "Mar", "Apr", "May", "Jun",
                                              "Jul", "Aug", "Sep", "Oct", "Nov", "Dec" };
-
-/* Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's days_from_civil). */
-static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
-{
-    y -= m <= 2;
-    int64_t era = (y >= 0 ? y : y - 399) / 400;
-    unsigned yoe = (unsigned)(y - era * 400);
-    unsigned doy = (153 * (m + (m > 2 ? (unsigned)-3 : 9)) + 2) / 5 + d - 1;
-    unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + (int64_t)doe - 719468;
-}
-
-static void civil_from_days(int64_t z, int64_t *y, unsigned *m, unsigned *d)
-{
-    z += 719468;
-    int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-    unsigned doe = (unsigned)(z - era * 146097);
-    unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    unsigned mp = (5 * doy + 2) / 153;
-    *d = doy - (153 * mp + 2) / 5 + 1;
-    *m = mp < 10 ? mp + 3 : mp - 9;
-    *y = (int64_t)yoe + era * 400 + (*m <= 2);
-}
 
 static int is_leap(int64_t y)
 {
@@ -75,7 +52,7 @@ int mlc_clock_parse_http_date(const char *s, int64_t *epoch_ms)
     unsigned dim = mdays[month - 1] + (month == 2 && is_leap(year));
     if ((unsigned)day > dim)
         return MLC_ERR_DATA;
-    int64_t days = days_from_civil(year, (unsigned)month, (unsigned)day);
+    int64_t days = mlc_days_from_civil(year, (unsigned)month, (unsigned)day);
     if (memcmp(s, day_names[days % 7], 3) != 0)
         return MLC_ERR_DATA;
     if (ss == 60)
@@ -93,7 +70,7 @@ static int split(int64_t ms, int64_t *days, int64_t *y, unsigned *mo, unsigned *
     int64_t secs = ms / 1000;
     *days = secs / 86400;
     int64_t rem = secs % 86400;
-    civil_from_days(*days, y, mo, d);
+    mlc_civil_from_days(*days, y, mo, d);
     *h = (int)(rem / 3600);
     *mi = (int)(rem % 3600 / 60);
     *s = (int)(rem % 60);

@@ -1,4 +1,5 @@
 #include "mlc_plaid_pull.h"
+#include "mlc_date.h"
 #include "mlc_plaid_webhook.h"
 #include "mlc_alloc.h"
 #include "mlc_crashpoint.h"
@@ -46,17 +47,6 @@ static int commit_or_grow(struct mlc_store *st, struct mlc_txn *txn, int *grew)
 }
 
 /* ---- time ---- */
-
-static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
-{
-    /* H. Hinnant's algorithm: days since 1970-01-01 in the proleptic Gregorian calendar. */
-    y -= m <= 2;
-    const int64_t era = (y >= 0 ? y : y - 399) / 400;
-    const unsigned yoe = (unsigned)(y - era * 400);
-    const unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-    const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + (int64_t)doe - 719468;
-}
 
 static int digits(const char *s, int n, int *out)
 {
@@ -110,7 +100,7 @@ int mlc_plaid_parse_time(const char *s, int64_t *ms)
     }
     if (*p)
         return MLC_ERR_DATA;
-    int64_t secs = days_from_civil(y, (unsigned)mo, (unsigned)d) * 86400 + h * 3600 + mi * 60 +
+    int64_t secs = mlc_days_from_civil(y, (unsigned)mo, (unsigned)d) * 86400 + h * 3600 + mi * 60 +
                    se - off;
     *ms = secs * 1000 + frac;
     return MLC_OK;
