@@ -82,6 +82,16 @@ static uint64_t env_map_size(const struct mlc_store *st)
     return (uint64_t)info.me_mapsize;
 }
 
+/* Bytes of the map in use: pages 0..last, as of the last committed transaction. */
+static uint64_t env_map_used(const struct mlc_store *st)
+{
+    MDB_envinfo info;
+    MDB_stat est;
+    if (mdb_env_info(st->env, &info) != 0 || mdb_env_stat(st->env, &est) != 0)
+        return 0;
+    return ((uint64_t)info.me_last_pgno + 1) * est.ms_psize;
+}
+
 /* ---- errors --------------------------------------------------------------------------------- */
 
 int mlc_store_lmdb_err(int rc)
@@ -498,6 +508,17 @@ int mlc_store_begin(struct mlc_store *st, int read_only, struct mlc_txn **out)
         MLC_LOG_ERR(MOD, "write_txn_nested path=\"%s\" what_to_do=\"a second write transaction "
                     "was begun while one is open; this is a bug, please report it\"", st->dir);
         return MLC_ERR_INTERNAL;
+    }
+    /* Grow before the map is full rather than after: a write that hits MDB_MAP_FULL is lost
+     * work for the caller, so keep a quarter of the map free while it may still grow. Growing
+     * needs no transaction open in this process; otherwise the next begin will do it. */
+    if (!read_only && st->open_txns == 0) {
+        uint64_t size = env_map_size(st);
+        if (size < st->map_size_max && env_map_used(st) > size / 4 * 3) {
+            int grc = mlc_store_grow(st);
+            if (grc != MLC_OK && grc != MLC_ERR_MAP_FULL)
+                return grc;
+        }
     }
     struct mlc_txn *t = mlc_calloc(1, sizeof(*t));
     if (!t)

@@ -556,6 +556,33 @@ static void map_full_aborts_grows_and_stops_at_max(void **state)
     free(dir);
 }
 
+/* Many small writes in a row, as a long sync makes them: the store grows before it is full,
+ * so no write is ever refused while the map may still grow. */
+static void grows_ahead_of_many_small_writes(void **state)
+{
+    (void)state;
+    const char *dir = mlc_test_tmpdir("store-ahead");
+    struct mlc_store_opts opts = { .map_size = 64 << 10, .map_size_max = 4 << 20 };
+    struct mlc_store *st = NULL;
+    assert_int_equal(mlc_store_open(&st, dir, &opts), MLC_OK);
+    char key[32], val[512];
+    memset(val, 'x', sizeof(val));
+    for (int i = 0; i < 2000; i++) {
+        struct mlc_txn *txn = NULL;
+        assert_int_equal(mlc_store_begin(st, 0, &txn), MLC_OK);
+        snprintf(key, sizeof(key), "k%06d", i);
+        assert_int_equal(mlc_store_put(txn, MLC_DB_TXNS, key, strlen(key), val, sizeof(val)), MLC_OK);
+        assert_int_equal(mlc_store_commit(txn), MLC_OK);
+    }
+    struct mlc_store_report rep;
+    assert_int_equal(mlc_store_check(st, &rep), MLC_OK);
+    assert_int_equal(rep.records[MLC_DB_TXNS], 2000);
+    assert_true(rep.map_size > (uint64_t)(64 << 10));
+    assert_true(rep.map_used <= rep.map_size);
+    mlc_store_close(st);
+    mlc_test_rmtree(dir);
+}
+
 static void no_growth_without_max(void **state)
 {
     (void)state;
@@ -817,6 +844,7 @@ int main(void)
         cmocka_unit_test(newer_schema_refused),
         cmocka_unit_test(data_without_version_refused),
         cmocka_unit_test(map_full_aborts_grows_and_stops_at_max),
+        cmocka_unit_test(grows_ahead_of_many_small_writes),
         cmocka_unit_test(no_growth_without_max),
         cmocka_unit_test(read_only_and_single_writer),
         cmocka_unit_test(check_counts_and_detects_damage),
