@@ -7,6 +7,7 @@
 #include "mlc_cmd_doctor.h"
 #include "mlc_cmd_exact.h"
 #include "mlc_cmd_plaid.h"
+#include "mlc_cmd_run.h"
 #include "mlc_cmd_secret.h"
 #include "mlc_err.h"
 #include "mlc_version.h"
@@ -131,6 +132,8 @@ static const struct mlc_cmd commands[] = {
       mlc_cmd_rules_test },
     { "sync", "run one cycle now: pull, code, post to Exact (--dry-run: print the plan)",
       mlc_cmd_sync_usage, mlc_cmd_sync },
+    { "run", "run the agent: scheduled syncs, status page, webhooks (--once: one cycle)",
+      mlc_cmd_run_usage, mlc_cmd_run },
     { "version", "show the agent version, library versions and build options", version_usage,
       cmd_version },
 };

@@ -1246,6 +1246,8 @@ struct mlc_plaid_webhooks {
     size_t n_pending;
     uint64_t sync_timer;
     unsigned accepted, rejected, syncs;
+    void (*on_sync)(void *ud, const char *item_id); /* after each webhook-driven pull (mlc run) */
+    void *on_sync_ud;
 };
 
 /* Key lookup for mlc_plaid_webhook_verify: the cache, else /webhook_verification_key/get. */
@@ -1293,7 +1295,18 @@ static void run_pending_syncs(struct mlc_loop *loop, uint64_t id, void *ud)
         sv->syncs++;
         if (rc != MLC_OK)
             MLC_LOG_WRN("plaid", "webhook_sync_failed item=%s reason=\"%s\"", item_id, msg);
+        else if (sv->on_sync)
+            sv->on_sync(sv->on_sync_ud, item_id);
     }
+}
+
+void mlc_plaid_webhooks_on_sync(struct mlc_plaid_webhooks *wh,
+                                void (*fn)(void *ud, const char *item_id), void *ud)
+{
+    if (!wh)
+        return;
+    wh->on_sync = fn;
+    wh->on_sync_ud = ud;
 }
 
 static int wh_post(const struct mlc_httpd_request *req, struct mlc_httpd_response *resp,

@@ -30,6 +30,10 @@ int mlc_plaid_webhooks_mount(struct mlc_loop *loop, struct mlc_httpd *srv, struc
                              struct mlc_store *st, struct mlc_vault *v, int sync_count,
                              struct mlc_plaid_webhooks **out);
 void mlc_plaid_webhooks_free(struct mlc_plaid_webhooks *wh);
+/* Calls fn after each successful webhook-driven pull of an item (`mlc run` brings its next
+ * posting run forward). NULL fn = none. */
+void mlc_plaid_webhooks_on_sync(struct mlc_plaid_webhooks *wh,
+                                void (*fn)(void *ud, const char *item_id), void *ud);
 
 extern const char mlc_cmd_plaid_link_usage[];
 extern const char mlc_cmd_plaid_relink_usage[];
