@@ -30,7 +30,7 @@ apt_update
 apt-get install -y -q --no-install-recommends \
     build-essential cmake pkg-config clang libclang-rt-14-dev \
     libmbedtls-dev libcurl4-openssl-dev libcjson-dev liblmdb-dev lmdb-utils libcmocka-dev \
-    valgrind ca-certificates curl openssl tzdata \
+    valgrind ca-certificates curl openssl tzdata time \
     python3 python3-cryptography python3-yaml python3-jsonschema python3-pytest
 
 if [ "$cross" -eq 1 ]; then
@@ -47,11 +47,16 @@ SRC
     dpkg --add-architecture arm64
     dpkg --add-architecture armhf
     apt_update
+    # The libraries named per architecture at the end are pulled in anyway; naming them lets apt
+    # settle on one version for all architectures when the mirror is mid-sync for one of them.
+    # If apt still reports unmet dependencies, see "Known limits" in docs/static-build.md.
     apt-get install -y -q --no-install-recommends \
         crossbuild-essential-arm64 crossbuild-essential-armhf qemu-user-static \
         dpkg-dev file musl-tools musl-dev musl-dev:arm64 musl-dev:armhf \
         libmbedtls-dev:arm64 libcurl4-openssl-dev:arm64 libcjson-dev:arm64 liblmdb-dev:arm64 \
         libcmocka-dev:arm64 \
         libmbedtls-dev:armhf libcurl4-openssl-dev:armhf libcjson-dev:armhf liblmdb-dev:armhf \
-        libcmocka-dev:armhf
+        libcmocka-dev:armhf \
+        libbrotli1:arm64 libssh2-1:arm64 libsasl2-2:arm64 libsasl2-modules-db:arm64 \
+        libbrotli1:armhf libssh2-1:armhf libsasl2-2:armhf libsasl2-modules-db:armhf
 fi
