@@ -1,4 +1,5 @@
 #include "mlc_cmd_doctor.h"
+#include "mlc_cycle.h"
 #include "mlc_alert.h"
 #include "mlc_alloc.h"
 #include "mlc_app.h"
@@ -419,14 +420,7 @@ static void check_exact(struct doctor *d)
     const struct mlc_config *cfg = &d->app.cfg;
     struct mlc_exact *x = NULL;
     struct mlc_exact_opts eo;
-    mlc_exact_opts_default(&eo);
-    eo.base_url = mlc_config_exact_base_url(cfg);
-    eo.redirect_uri = cfg->exact.redirect_uri;
-    eo.keepalive_ms = (int64_t)cfg->exact.keepalive_days * 24 * 3600 * 1000;
-    eo.connect_timeout_ms = (long)(cfg->http.connect_timeout * 1000);
-    eo.total_timeout_ms = (long)(cfg->http.total_timeout * 1000);
-    eo.max_response = (size_t)cfg->http.max_response;
-    eo.ca_bundle = cfg->agent.ca_bundle;
+    mlc_cycle_exact_opts(cfg, &eo);
     eo.max_attempts = 2;
     int rc = mlc_exact_open(&x, d->app.store, d->app.vault, &eo, NULL);
     if (rc != MLC_OK) {

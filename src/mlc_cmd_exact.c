@@ -1,4 +1,5 @@
 #include "mlc_cmd_exact.h"
+#include "mlc_cycle.h"
 #include "mlc_alloc.h"
 #include "mlc_app.h"
 #include "mlc_err.h"
@@ -155,15 +156,7 @@ static int ctx_open_on(struct ctx *c, const struct mlc_cli *cli, const struct op
         return MLC_EXIT_CONFIG;
     }
     struct mlc_exact_opts eo;
-    mlc_exact_opts_default(&eo);
-    eo.base_url = mlc_config_exact_base_url(cfg);
-    eo.redirect_uri = cfg->exact.redirect_uri;
-    eo.keepalive_ms = (int64_t)cfg->exact.keepalive_days * 24 * 3600 * 1000;
-    eo.connect_timeout_ms = (long)(cfg->http.connect_timeout * 1000);
-    eo.total_timeout_ms = (long)(cfg->http.total_timeout * 1000);
-    eo.low_speed_time_s = (long)cfg->http.low_speed_time;
-    eo.max_response = (size_t)cfg->http.max_response;
-    eo.ca_bundle = cfg->agent.ca_bundle;
+    mlc_cycle_exact_opts(cfg, &eo);
     eo.loop = loop;
     struct mlc_exact_env env = { .now_ms = cli_now };
     int rc = mlc_exact_open(&c->x, c->app.store, c->app.vault, &eo, &env);

@@ -17,19 +17,23 @@
 
 #define ITEMS_MAX 256 /* bank links per agent, as `mlc plaid sync` */
 
+void mlc_cycle_exact_opts(const struct mlc_config *cfg, struct mlc_exact_opts *eo)
+{
+    mlc_exact_opts_default(eo);
+    eo->base_url = mlc_config_exact_base_url(cfg);
+    eo->redirect_uri = cfg->exact.redirect_uri;
+    eo->keepalive_ms = (int64_t)cfg->exact.keepalive_days * 24 * 3600 * 1000;
+    eo->connect_timeout_ms = (long)(cfg->http.connect_timeout * 1000);
+    eo->total_timeout_ms = (long)(cfg->http.total_timeout * 1000);
+    eo->low_speed_time_s = (long)cfg->http.low_speed_time;
+    eo->max_response = (size_t)cfg->http.max_response;
+    eo->ca_bundle = cfg->agent.ca_bundle[0] ? cfg->agent.ca_bundle : NULL;
+}
+
 int mlc_cycle_exact_open(struct mlc_app *app, struct mlc_exact **x)
 {
-    const struct mlc_config *cfg = &app->cfg;
     struct mlc_exact_opts eo;
-    mlc_exact_opts_default(&eo);
-    eo.base_url = mlc_config_exact_base_url(cfg);
-    eo.redirect_uri = cfg->exact.redirect_uri;
-    eo.keepalive_ms = (int64_t)cfg->exact.keepalive_days * 24 * 3600 * 1000;
-    eo.connect_timeout_ms = (long)(cfg->http.connect_timeout * 1000);
-    eo.total_timeout_ms = (long)(cfg->http.total_timeout * 1000);
-    eo.low_speed_time_s = (long)cfg->http.low_speed_time;
-    eo.max_response = (size_t)cfg->http.max_response;
-    eo.ca_bundle = cfg->agent.ca_bundle[0] ? cfg->agent.ca_bundle : NULL;
+    mlc_cycle_exact_opts(&app->cfg, &eo);
     return mlc_exact_open(x, app->store, app->vault, &eo, NULL);
 }
 

@@ -8,9 +8,13 @@
 #include <stdint.h>
 
 struct mlc_app;
+struct mlc_config;
 struct mlc_exact;
+struct mlc_exact_opts;
 struct mlc_plaid;
 
+/* The Exact connection options from the config ([exact], [http], agent.ca_bundle). */
+void mlc_cycle_exact_opts(const struct mlc_config *cfg, struct mlc_exact_opts *eo);
 /* Connections from the app's config and vault. 0 or a negative mlc_err. */
 int mlc_cycle_exact_open(struct mlc_app *app, struct mlc_exact **x);
 int mlc_cycle_plaid_open(struct mlc_app *app, struct mlc_plaid **p);
