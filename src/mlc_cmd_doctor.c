@@ -379,37 +379,6 @@ static int div_cb(void *ctx, const cJSON *row)
     return 0;
 }
 
-/* Exact's users/UserHasRights for POST financialtransaction/BankEntries
- * (reference/exact-online.md). */
-static int has_post_rights(struct mlc_exact *x, uint32_t division, int *allowed)
-{
-    char url[1024];
-    *allowed = 0;
-    int n = snprintf(url, sizeof(url),
-                     "%s/api/v1/%u/users/UserHasRights?endpoint=%%27financialtransaction%%2F"
-                     "BankEntries%%27&action=%%27POST%%27", mlc_exact_base_url(x), division);
-    if (n < 0 || (size_t)n >= sizeof(url))
-        return MLC_ERR_TOO_BIG;
-    struct mlc_exact_call call = { .method = MLC_EXACT_GET, .division = division, .url = url,
-                                   .endpoint = "users/UserHasRights" };
-    struct mlc_exact_answer a;
-    int rc = mlc_exact_request(x, &call, &a);
-    if (rc == MLC_OK) {
-        struct mlc_odata_page pg;
-        memset(&pg, 0, sizeof(pg));
-        rc = mlc_odata_page_parse(&pg, a.body.data, a.body.len);
-        const cJSON *row = rc == MLC_OK ? mlc_odata_page_next(&pg) : NULL;
-        const cJSON *v = row ? cJSON_GetObjectItemCaseSensitive(row, "UserHasRights") : NULL;
-        if (rc == MLC_OK && !cJSON_IsBool(v))
-            rc = MLC_ERR_DATA;
-        else if (rc == MLC_OK)
-            *allowed = cJSON_IsTrue(v);
-        mlc_odata_page_free(&pg);
-    }
-    mlc_exact_answer_free(&a);
-    return rc;
-}
-
 static void check_exact(struct doctor *d)
 {
     char detail[900], fix[300];
@@ -479,7 +448,7 @@ static void check_exact(struct doctor *d)
             continue;
         }
         int allowed = 0;
-        rc = has_post_rights(x, div, &allowed);
+        rc = mlc_exact_can_post_bank_entries(x, div, &allowed);
         if (rc != MLC_OK || !allowed) {
             snprintf(detail, sizeof(detail), "division %u: %s", div,
                      rc != MLC_OK ? mlc_exact_last_error(x)

@@ -447,36 +447,6 @@ out:
 
 /* ---- status ---- */
 
-static int user_has_rights(struct mlc_exact *x, uint32_t division, int *allowed)
-{
-    char url[1024];
-    *allowed = 0;
-    int n = snprintf(url, sizeof(url),
-                     "%s/api/v1/%u/users/UserHasRights?endpoint=%%27financialtransaction%%2F"
-                     "BankEntries%%27&action=%%27POST%%27",
-                     mlc_exact_base_url(x), division);
-    if (n < 0 || (size_t)n >= sizeof(url))
-        return MLC_ERR_TOO_BIG;
-    struct mlc_exact_call call = { .method = MLC_EXACT_GET, .division = division, .url = url,
-                                   .endpoint = "users/UserHasRights" };
-    struct mlc_exact_answer a;
-    int rc = mlc_exact_request(x, &call, &a);
-    if (rc == MLC_OK) {
-        struct mlc_odata_page p;
-        memset(&p, 0, sizeof(p));
-        rc = mlc_odata_page_parse(&p, a.body.data, a.body.len);
-        const cJSON *row = rc == MLC_OK ? mlc_odata_page_next(&p) : NULL;
-        const cJSON *v = row ? cJSON_GetObjectItemCaseSensitive(row, "UserHasRights") : NULL;
-        if (rc == MLC_OK && !cJSON_IsBool(v))
-            rc = MLC_ERR_DATA;
-        else if (rc == MLC_OK)
-            *allowed = cJSON_IsTrue(v);
-        mlc_odata_page_free(&p);
-    }
-    mlc_exact_answer_free(&a);
-    return rc;
-}
-
 struct journal_names {
     char text[512];
     unsigned n;
@@ -601,7 +571,7 @@ int mlc_cmd_exact_status(const struct mlc_cli *cli, int argc, char **argv)
         }
         printf("  ok   division %u allowed\n", div);
         int allowed = 0;
-        rc = user_has_rights(c.x, div, &allowed);
+        rc = mlc_exact_can_post_bank_entries(c.x, div, &allowed);
         if (rc != MLC_OK || !allowed) {
             printf("  FAIL rights to post bank entries in %u: %s\n", div,
                    rc != MLC_OK ? mlc_exact_last_error(c.x)

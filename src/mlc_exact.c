@@ -6,11 +6,13 @@
 #include "mlc_exact_token.h"
 #include "mlc_http.h"
 #include "mlc_log.h"
+#include "mlc_odata.h"
 #include "mlc_loop.h"
 #include "mlc_platform.h"
 #include "mlc_store.h"
 #include "mlc_vault.h"
 
+#include <cjson/cJSON.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -520,8 +522,10 @@ int mlc_exact_code_parse(const char *input, char *code, size_t code_cap, char *s
         strncmp(tmp, "code=", 5) == 0) {
         const char *qs = q ? q + 1 : tmp;
         char err[128] = "";
-        if (query_param(qs, "error", err, sizeof(err)) == MLC_OK)
-            return MLC_ERR_DATA; /* the user refused, or Exact reported an error */
+        /* the user refused, or Exact reported an error: whatever its value (even one that does
+         * not decode), an answer with an error is never read for a code (fuzz_exact_code) */
+        if (query_param(qs, "error", err, sizeof(err)) != MLC_ERR_NOTFOUND)
+            return MLC_ERR_DATA;
         rc = query_param(qs, "code", code, code_cap);
         if (rc != MLC_OK)
             return rc == MLC_ERR_TOO_BIG ? rc : MLC_ERR_DATA;
@@ -1288,5 +1292,36 @@ out:
     mlc_odata_page_free(&page);
     mlc_exact_answer_free(&a);
     mlc_free(url);
+    return rc;
+}
+
+/* Exact's users/UserHasRights for POST financialtransaction/BankEntries (KB-tips). */
+int mlc_exact_can_post_bank_entries(struct mlc_exact *x, uint32_t division, int *allowed)
+{
+    char url[1024];
+    *allowed = 0;
+    int n = snprintf(url, sizeof(url),
+                     "%s/api/v1/%u/users/UserHasRights?endpoint=%%27financialtransaction%%2F"
+                     "BankEntries%%27&action=%%27POST%%27",
+                     mlc_exact_base_url(x), division);
+    if (n < 0 || (size_t)n >= sizeof(url))
+        return MLC_ERR_TOO_BIG;
+    struct mlc_exact_call call = { .method = MLC_EXACT_GET, .division = division, .url = url,
+                                   .endpoint = "users/UserHasRights" };
+    struct mlc_exact_answer a;
+    int rc = mlc_exact_request(x, &call, &a);
+    if (rc == MLC_OK) {
+        struct mlc_odata_page p;
+        memset(&p, 0, sizeof(p));
+        rc = mlc_odata_page_parse(&p, a.body.data, a.body.len);
+        const cJSON *row = rc == MLC_OK ? mlc_odata_page_next(&p) : NULL;
+        const cJSON *v = row ? cJSON_GetObjectItemCaseSensitive(row, "UserHasRights") : NULL;
+        if (rc == MLC_OK && !cJSON_IsBool(v))
+            rc = MLC_ERR_DATA;
+        else if (rc == MLC_OK)
+            *allowed = cJSON_IsTrue(v);
+        mlc_odata_page_free(&p);
+    }
+    mlc_exact_answer_free(&a);
     return rc;
 }

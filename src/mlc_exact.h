@@ -161,4 +161,7 @@ const char *mlc_exact_base_url(const struct mlc_exact *x);
 
 /* The governor of a division (loaded from the store on first use); NULL on NOMEM. */
 const struct mlc_ratelimit *mlc_exact_governor(struct mlc_exact *x, uint32_t division);
+/* Whether the consenting user may post bank entries in division (users/UserHasRights).
+ * 0 with *allowed set, or a negative mlc_err. */
+int mlc_exact_can_post_bank_entries(struct mlc_exact *x, uint32_t division, int *allowed);
 #endif
