@@ -19,6 +19,10 @@ static int jstr(const cJSON *obj, const char *name, char *dst, size_t cap, int r
         return required ? MLC_ERR_DATA : MLC_OK;
     if (!cJSON_IsString(it) || !it->valuestring || strlen(it->valuestring) >= cap)
         return MLC_ERR_DATA;
+    /* A required member must say something: "" (or a string cut short by a raw NUL byte, which
+     * cJSON lets through) is no kid or key (found by fuzz_jwk). */
+    if (required && !it->valuestring[0])
+        return MLC_ERR_DATA;
     strcpy(dst, it->valuestring);
     return MLC_OK;
 }
