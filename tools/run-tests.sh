@@ -29,6 +29,9 @@ echo "== sandbox emulators: rule and contract tests (pytest)"
 echo "== end-to-end tests against the emulators (pytest, real mlc binary)"
 MLC_BIN="$root/build/ci/mlc" /usr/bin/python3 -m pytest -q -p no:cacheprovider tests/e2e || status=1
 
+echo "== fuzzing, short run (every libFuzzer target 10 s from its seeds, plus saved regressions)"
+bash tools/fuzz.sh --seconds 10 || status=1
+
 echo "== benchmarks, smoke run (each benchmark runs on tiny data; no timing is asserted)"
 /usr/bin/python3 tools/bench/run_all.py --smoke --mlc "$root/build/ci/mlc" || status=1
 
